@@ -3,8 +3,10 @@ package crd
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -33,9 +35,7 @@ func sample(file string) *unstructured.Unstructured {
 	return u
 }
 
-var (
-	namespaceCount int
-)
+var namespaceCount int
 
 // newNamespace gives each spec a clean namespace.
 func newNamespace(ctx context.Context) string {
@@ -150,7 +150,9 @@ var _ = DescribeTable("an invalid BackupConfig is rejected with the rule's messa
 		func(u *unstructured.Unstructured) { set(u, map[string]any{"backoffLimit": int64(1)}, "spec", "job") },
 		"job options apply only when executionMode is Server"),
 	Entry("a relative agent path", "backapp_v1alpha1_backupconfig_agent.yaml",
-		func(u *unstructured.Unstructured) { set(u, []any{map[string]any{"path": "Documents"}}, "spec", "sources") },
+		func(u *unstructured.Unstructured) {
+			set(u, []any{map[string]any{"path": "Documents"}}, "spec", "sources")
+		},
 		"path must be absolute"),
 	Entry("a PVC path escaping the volume", "backapp_v1alpha1_backupconfig_server.yaml",
 		func(u *unstructured.Unstructured) {
@@ -161,7 +163,9 @@ var _ = DescribeTable("an invalid BackupConfig is rejected with the rule's messa
 		func(u *unstructured.Unstructured) { set(u, "ftp://minio:21", "spec", "destination", "endpoint") },
 		"endpoint must be an http or https URL without a path"),
 	Entry("an endpoint with a path", "backapp_v1alpha1_backupconfig_server.yaml",
-		func(u *unstructured.Unstructured) { set(u, "https://minio:9000/bucket", "spec", "destination", "endpoint") },
+		func(u *unstructured.Unstructured) {
+			set(u, "https://minio:9000/bucket", "spec", "destination", "endpoint")
+		},
 		"endpoint must be an http or https URL without a path"),
 	Entry("a prefix with '..'", "backapp_v1alpha1_backupconfig_agent.yaml",
 		func(u *unstructured.Unstructured) { set(u, "team-a/../team-b/", "spec", "destination", "prefix") },
@@ -176,13 +180,17 @@ var _ = DescribeTable("an invalid BackupConfig is rejected with the rule's messa
 		func(u *unstructured.Unstructured) { set(u, "", "spec", "schedule", "cron") },
 		"spec.schedule.cron"),
 	Entry("a cron longer than 128 characters", "backapp_v1alpha1_backupconfig_agent.yaml",
-		func(u *unstructured.Unstructured) { set(u, "0 0 * * "+strings.Repeat("1,", 70)+"1", "spec", "schedule", "cron") },
+		func(u *unstructured.Unstructured) {
+			set(u, "0 0 * * "+strings.Repeat("1,", 70)+"1", "spec", "schedule", "cron")
+		},
 		"spec.schedule.cron: Too long"),
 	Entry("an empty time zone", "backapp_v1alpha1_backupconfig_agent.yaml",
 		func(u *unstructured.Unstructured) { set(u, "", "spec", "schedule", "timeZone") },
 		"spec.schedule.timeZone"),
 	Entry("a time zone longer than 64 characters", "backapp_v1alpha1_backupconfig_agent.yaml",
-		func(u *unstructured.Unstructured) { set(u, "Europe/"+strings.Repeat("x", 60), "spec", "schedule", "timeZone") },
+		func(u *unstructured.Unstructured) {
+			set(u, "Europe/"+strings.Repeat("x", 60), "spec", "schedule", "timeZone")
+		},
 		"spec.schedule.timeZone: Too long"),
 	Entry("a level with compression none", "backapp_v1alpha1_backupconfig_agent.yaml",
 		func(u *unstructured.Unstructured) { set(u, "none", "spec", "options", "compression", "algorithm") },
@@ -288,3 +296,65 @@ var _ = Describe("immutable fields", func() {
 		})
 	})
 })
+
+var _ = Describe("config/rbac", func() {
+	It("applies to the apiserver (server-side dry run)", func(ctx context.Context) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "backapp-system"}}
+		Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, ns))).To(Succeed())
+		repo, err := testenv.RepoRoot()
+		Expect(err).NotTo(HaveOccurred())
+		files, err := filepath.Glob(filepath.Join(repo, "config", "rbac", "*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		applied := 0
+		for _, f := range files {
+			if filepath.Base(f) == "kustomization.yaml" {
+				continue
+			}
+			for _, u := range decodeAll(f) {
+				Expect(k8s.Create(ctx, u, client.DryRunAll)).To(Succeed(), "%s: %s", filepath.Base(f), u.GetName())
+				applied++
+			}
+		}
+		Expect(applied).To(BeNumerically(">=", 5))
+	})
+
+	It("never lets the manager list or watch Secrets", func() {
+		repo, err := testenv.RepoRoot()
+		Expect(err).NotTo(HaveOccurred())
+		role := decodeAll(filepath.Join(repo, "config", "rbac", "role.yaml"))
+		Expect(role).To(HaveLen(1))
+		rules, _, _ := unstructured.NestedSlice(role[0].Object, "rules")
+		Expect(rules).NotTo(BeEmpty())
+		for _, r := range rules {
+			rule := r.(map[string]any)
+			resources, _, _ := unstructured.NestedStringSlice(rule, "resources")
+			verbs, _, _ := unstructured.NestedStringSlice(rule, "verbs")
+			if slices.Contains(resources, "secrets") || slices.Contains(resources, "*") {
+				Expect(verbs).NotTo(ContainElements("list"), "secrets must not be listable")
+				Expect(verbs).NotTo(ContainElements("watch"), "secrets must not be watchable")
+				Expect(verbs).NotTo(ContainElements("*"))
+			}
+		}
+	})
+})
+
+// decodeAll reads every object of a multi-document YAML file.
+func decodeAll(path string) []*unstructured.Unstructured {
+	GinkgoHelper()
+	f, err := os.Open(path)
+	Expect(err).NotTo(HaveOccurred())
+	defer f.Close()
+	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		u := &unstructured.Unstructured{}
+		err := dec.Decode(&u.Object)
+		if err == io.EOF {
+			return objs
+		}
+		Expect(err).NotTo(HaveOccurred(), path)
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+}
