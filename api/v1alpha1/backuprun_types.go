@@ -241,7 +241,3 @@ type BackupRunList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []BackupRun `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&BackupRun{}, &BackupRunList{})
-}

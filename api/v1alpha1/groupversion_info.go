@@ -12,8 +12,9 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
@@ -21,8 +22,19 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "backapp.io", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the BackApp types with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the BackApp types to a runtime.Scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+// addKnownTypes lists every kind of the group in one place (no init()).
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion,
+		&BackupConfig{}, &BackupConfigList{},
+		&Agent{}, &AgentList{},
+		&BackupRun{}, &BackupRunList{},
+	)
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

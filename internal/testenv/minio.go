@@ -193,7 +193,7 @@ func pollOK(ctx context.Context, client *http.Client, proc *Process, url string)
 		case <-proc.Exited():
 			return fmt.Errorf("%s exited during startup", proc.Name())
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w (last error: %v)", url, ctx.Err(), lastErr)
+			return fmt.Errorf("%s not ready: %w (last error: %w)", url, ctx.Err(), lastErr)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

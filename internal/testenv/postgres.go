@@ -298,7 +298,7 @@ func (p *Postgres) waitReady(ctx context.Context, proc *Process) error {
 		case <-proc.Exited():
 			return errors.New("postgres exited during startup")
 		case <-ctx.Done():
-			return fmt.Errorf("postgres not ready after %s: %w (last error: %v)", postgresReadyTimeout, ctx.Err(), lastErr)
+			return fmt.Errorf("postgres not ready after %s: %w (last error: %w)", postgresReadyTimeout, ctx.Err(), lastErr)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

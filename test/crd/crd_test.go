@@ -2,6 +2,7 @@ package crd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -349,7 +350,7 @@ func decodeAll(path string) []*unstructured.Unstructured {
 	for {
 		u := &unstructured.Unstructured{}
 		err := dec.Decode(&u.Object)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return objs
 		}
 		Expect(err).NotTo(HaveOccurred(), path)
