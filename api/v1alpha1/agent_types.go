@@ -49,6 +49,14 @@ type AgentSpec struct {
 	// +optional
 	Disabled bool `json:"disabled,omitempty"`
 
+	// apiKeyHash is the lowercase hex SHA-256 of the agent's API key. The
+	// key itself is shown once, at registration or rotation, and stored
+	// nowhere; a 256-bit random key cannot be recovered from its hash.
+	// Empty: no key is accepted (revoked). Written by the BackApp server.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[a-f0-9]{64}$`
+	APIKeyHash string `json:"apiKeyHash,omitempty"`
+
 	// pollIntervalSeconds is how often, in seconds, the agent sends a
 	// heartbeat and asks for due runs. Default: 60.
 	// +optional
@@ -102,7 +110,7 @@ type AgentStatus struct {
 }
 
 // Agent is a registered backapp-agent. Its API key is shown once at
-// registration; only a hash of it is kept, never in this object.
+// registration; only the key's SHA-256 is kept (spec.apiKeyHash).
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status

@@ -114,8 +114,10 @@ type BackupConfigSpec struct {
 
 	// successfulRunsHistoryLimit is how many finished successful
 	// BackupRun objects to keep (their history stays in the reporting
-	// database). Retention, not this limit, decides when stored archives
-	// are deleted. Default: 3.
+	// database). It never deletes archives: when options.retention is set,
+	// successful runs stay until retention deletes them with their
+	// archives, and this limit applies only to runs whose archive is gone.
+	// Default: 3.
 	// +optional
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=0
