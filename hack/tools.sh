@@ -5,7 +5,7 @@
 # seconds. Nothing is downloaded except through the Go module proxy and
 # Debian's package archive.
 #
-#   hack/tools.sh [all|envtest|minio|controller-gen|golangci-lint|govulncheck|helm|postgres|chromium|env]
+#   hack/tools.sh [all|envtest|minio|controller-gen|golangci-lint|postgres|chromium|env]
 #
 # "env" prints shell assignments for the paths of the built tools, which the
 # Makefile and internal/testenv read.
@@ -22,13 +22,11 @@ ETCD_VERSION="3.6.16"
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
 CONTROLLER_TOOLS_VERSION="v0.23.0"
 GOLANGCI_LINT_VERSION="v2.15.0"
-GOVULNCHECK_VERSION="v1.1.4"
 
 ENVTEST_DIR="${BIN}/k8s/${K8S_VERSION}-linux-amd64"
 MINIO_BIN="${BIN}/minio-${MINIO_VERSION}"
 CONTROLLER_GEN_BIN="${BIN}/controller-gen-${CONTROLLER_TOOLS_VERSION}"
 GOLANGCI_LINT_BIN="${BIN}/golangci-lint-${GOLANGCI_LINT_VERSION}"
-GOVULNCHECK_BIN="${BIN}/govulncheck-${GOVULNCHECK_VERSION}"
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 
@@ -168,11 +166,6 @@ golangci_lint() {
   link "${GOLANGCI_LINT_BIN}" "${BIN}/golangci-lint"
 }
 
-govulncheck() {
-  go_install_pinned "golang.org/x/vuln/cmd/govulncheck@${GOVULNCHECK_VERSION}" "${GOVULNCHECK_BIN}"
-  link "${GOVULNCHECK_BIN}" "${BIN}/govulncheck"
-}
-
 apt_install() {
   local sudo=""
   [[ "$(id -u)" -ne 0 ]] && sudo="sudo"
@@ -232,7 +225,6 @@ main() {
       chromium
       controller_gen
       golangci_lint
-      govulncheck
       minio
       envtest
       ;;
@@ -240,7 +232,6 @@ main() {
     minio) minio ;;
     controller-gen) controller_gen ;;
     golangci-lint) golangci_lint ;;
-    govulncheck) govulncheck ;;
     postgres) postgres ;;
     chromium) chromium ;;
     env) print_env ;;
