@@ -127,7 +127,7 @@ func TestParseErrors(t *testing.T) {
 			}
 			var ce *CronError
 			if errors.As(err, &ce) != (tt.want == ErrInvalidCron) {
-				t.Fatalf("errors.As(*CronError) = %v for %v", !(tt.want == ErrInvalidCron), err)
+				t.Fatalf("errors.As(*CronError) = %v for %v", tt.want != ErrInvalidCron, err)
 			}
 			if ce != nil && ce.Field != tt.field {
 				t.Errorf("Field = %q, want %q", ce.Field, tt.field)
