@@ -27,6 +27,13 @@ func (c *BackupConfig) ManualRunName(request string) string {
 	return runName(c.Name, "manual-"+hex.EncodeToString(sum[:])[:10])
 }
 
+// AgentRunName is the name of a run an agent started by itself
+// (`backapp-agent backup`); token is random per request.
+func (c *BackupConfig) AgentRunName(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return runName(c.Name, "agent-"+hex.EncodeToString(sum[:])[:10])
+}
+
 // runName joins base and suffix, shortening base (and making it unique
 // again with a hash of the full base) when the result would be too long.
 func runName(base, suffix string) string {

@@ -1,7 +1,6 @@
-// Command backapp is BackApp's control-plane binary. Today it has `dev`,
-// which runs the local stack the tests use, and `version`; the manager,
-// the server (dashboard and agent API) and `migrate` join it as their
-// issues land.
+// Command backapp is BackApp's control-plane binary: `server` (the agent
+// API; the dashboard joins it), `dev` (the local stack the tests use) and
+// `version`; `manager` and `migrate` join it as their issues land.
 package main
 
 import (
@@ -20,6 +19,8 @@ const usage = `backapp runs BackApp's control plane.
 Usage:
   backapp dev [flags]   run a local kube-apiserver+etcd, PostgreSQL and MinIO
                         with the BackApp CRDs installed, until Ctrl-C
+  backapp server [flags]
+                        serve the agent API (the dashboard joins it later)
   backapp version       print the version
   backapp help          show this help
 
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "dev":
 		return runDev(ctx, args[1:], stdout, stderr)
+	case "server":
+		return runServer(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "backapp %s\n", version.String())
 		return 0
