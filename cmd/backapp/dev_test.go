@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +78,21 @@ func TestDevStartsTheStackAndCleansUp(t *testing.T) {
 		if !strings.Contains(string(out), crd) {
 			t.Errorf("CRD %s is not installed; kubectl said:\n%s", crd, out)
 		}
+	}
+
+	// The agent API answers and registers an agent with the printed token.
+	req, _ := http.NewRequest(http.MethodPost, state.ServerURL+"/api/agent/register", strings.NewReader(`{"name":"dev laptop"}`))
+	req.Header.Set("Authorization", "Bearer "+state.BootstrapToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("registering an agent on the dev server: status %d", resp.StatusCode)
+	}
+	if !strings.Contains(stdout.String(), state.ServerURL+"/api/agent/register") {
+		t.Errorf("the banner does not show how to register an agent:\n%s", stdout.String())
 	}
 
 	cancel()
