@@ -1,6 +1,7 @@
 // Command backapp is BackApp's control-plane binary: `server` (the agent
 // API; the dashboard joins it), `dev` (the local stack the tests use) and
-// `version`; `manager` and `migrate` join it as their issues land.
+// `migrate` (the PostgreSQL schema) and `version`; `manager` joins it with
+// the controllers.
 package main
 
 import (
@@ -21,6 +22,8 @@ Usage:
                         with the BackApp CRDs installed, until Ctrl-C
   backapp server [flags]
                         serve the agent API (the dashboard joins it later)
+  backapp migrate       apply the PostgreSQL schema migrations
+                        (BACKAPP_DATABASE_URL or --database-url-file)
   backapp version       print the version
   backapp help          show this help
 
@@ -45,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runDev(ctx, args[1:], stdout, stderr)
 	case "server":
 		return runServer(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "backapp %s\n", version.String())
 		return 0
