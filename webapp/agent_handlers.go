@@ -243,18 +243,22 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		run, cfg, err = s.runOf(ctx, agent, req.RunID)
 	} else {
 		cfg, err = s.configOf(ctx, agent, req.ConfigID)
-		if err == nil {
-			run, err = s.createAgentRun(ctx, cfg)
-		}
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	// The destination first: a broken one must not leave a run behind.
 	st, err := s.storeFor(ctx, cfg)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if run == nil {
+		if run, err = s.createAgentRun(ctx, cfg); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	if err := s.claim(ctx, agent, cfg, run, st); err != nil {
 		s.writeError(w, r, err)

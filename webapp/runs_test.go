@@ -108,3 +108,33 @@ func TestLogIsBounded(t *testing.T) {
 		t.Errorf("unknown level: %d", code)
 	}
 }
+
+// TestBrokenDestinationIsAConflictTheAgentCanShow: a config whose
+// credentials Secret is missing cannot start, with a message naming the
+// problem, and no run is left behind.
+func TestBrokenDestinationIsAConflictTheAgentCanShow(t *testing.T) {
+	h := newHarness(t, nil)
+	agentName, key := h.register("laptop")
+	cfg := h.agentConfig("docs", agentName, key)
+	orig := cfg.DeepCopy()
+	cfg.Spec.Destination.CredentialsSecretRef.Name = "missing"
+	if err := h.k8s.Patch(t.Context(), cfg, client.MergeFrom(orig)); err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	var e agentapi.APIError
+	h.eventually(func() bool {
+		code, e = h.do(http.MethodPost, agentapi.PathBackupStart, key, agentapi.StartRequest{ConfigID: "docs"}, nil)
+		return code == http.StatusConflict
+	})
+	if e.Code != agentapi.CodeConflict || !strings.Contains(e.Message, "credentials Secret") {
+		t.Errorf("start with a missing Secret: %d %+v", code, e)
+	}
+	var runs backappv1alpha1.BackupRunList
+	if err := h.k8s.List(t.Context(), &runs, client.InNamespace(h.ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs.Items) != 0 {
+		t.Errorf("%d run(s) left behind by a start that could not begin", len(runs.Items))
+	}
+}
