@@ -5,7 +5,7 @@
 # seconds. Nothing is downloaded except through the Go module proxy and
 # Debian's package archive.
 #
-#   hack/tools.sh [all|envtest|minio|controller-gen|golangci-lint|postgres|chromium|env]
+#   hack/tools.sh [all|envtest|minio|controller-gen|golangci-lint|postgres|chromium|cli-tools|env]
 #
 # "env" prints shell assignments for the paths of the built tools, which the
 # Makefile and internal/testenv read.
@@ -209,6 +209,17 @@ chromium() {
   [[ -n "$(chromium_bin)" ]] || { log "chromium not found after installing it"; exit 1; }
 }
 
+# cli_tools installs the command-line tools the agent's tests restore
+# archives with, to prove plain tools can: age (decrypt) and zstd (for
+# tar --zstd).
+cli_tools() {
+  local missing=()
+  type -P age >/dev/null 2>&1 || missing+=(age)
+  type -P zstd >/dev/null 2>&1 || missing+=(zstd)
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  apt_install "${missing[@]}"
+}
+
 print_env() {
   printf 'KUBEBUILDER_ASSETS=%s\n' "${ENVTEST_DIR}"
   printf 'BACKAPP_MINIO=%s\n' "${MINIO_BIN}"
@@ -223,6 +234,7 @@ main() {
     all)
       postgres
       chromium
+      cli_tools
       controller_gen
       golangci_lint
       minio
@@ -234,6 +246,7 @@ main() {
     golangci-lint) golangci_lint ;;
     postgres) postgres ;;
     chromium) chromium ;;
+    cli-tools) cli_tools ;;
     env) print_env ;;
     *) log "unknown tool '${what}'"; exit 2 ;;
   esac

@@ -115,19 +115,29 @@ func TestLogIsBounded(t *testing.T) {
 func TestBrokenDestinationIsAConflictTheAgentCanShow(t *testing.T) {
 	h := newHarness(t, nil)
 	agentName, key := h.register("laptop")
-	cfg := h.agentConfig("docs", agentName, key)
-	orig := cfg.DeepCopy()
-	cfg.Spec.Destination.CredentialsSecretRef.Name = "missing"
-	if err := h.k8s.Patch(t.Context(), cfg, client.MergeFrom(orig)); err != nil {
+	h.agentConfig("docs", agentName, key)
+	// A second config of the agent whose credentials Secret is missing from
+	// the start (so no cache can still show a working one).
+	broken := &backappv1alpha1.BackupConfig{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "broken"},
+		Spec: backappv1alpha1.BackupConfigSpec{
+			ExecutionMode: backappv1alpha1.ExecutionModeAgent,
+			AgentRef:      &backappv1alpha1.LocalObjectReference{Name: agentName},
+			Sources:       []backappv1alpha1.BackupSource{{Path: "/home/x"}},
+			Destination: backappv1alpha1.Destination{Bucket: env.MinIO.Bucket, Endpoint: env.MinIO.Endpoint,
+				CredentialsSecretRef: &backappv1alpha1.LocalObjectReference{Name: "missing"}},
+		},
+	}
+	if err := h.k8s.Create(t.Context(), broken); err != nil {
 		t.Fatal(err)
 	}
-	var code int
-	var e agentapi.APIError
 	h.eventually(func() bool {
-		code, e = h.do(http.MethodPost, agentapi.PathBackupStart, key, agentapi.StartRequest{ConfigID: "docs"}, nil)
-		return code == http.StatusConflict
+		var list agentapi.ConfigsResponse
+		h.do(http.MethodGet, agentapi.PathConfigs, key, nil, &list)
+		return len(list.Configs) == 2
 	})
-	if e.Code != agentapi.CodeConflict || !strings.Contains(e.Message, "credentials Secret") {
+	code, e := h.do(http.MethodPost, agentapi.PathBackupStart, key, agentapi.StartRequest{ConfigID: "broken"}, nil)
+	if code != http.StatusConflict || e.Code != agentapi.CodeConflict || !strings.Contains(e.Message, "credentials Secret") {
 		t.Errorf("start with a missing Secret: %d %+v", code, e)
 	}
 	var runs backappv1alpha1.BackupRunList
