@@ -1,7 +1,7 @@
-// Command backapp is BackApp's control-plane binary: `server` (the agent
-// API; the dashboard joins it), `dev` (the local stack the tests use) and
-// `migrate` (the PostgreSQL schema) and `version`; `manager` joins it with
-// the controllers.
+// Command backapp is BackApp's control-plane binary: `manager` (the
+// controllers and the PostgreSQL mirror), `server` (the agent API; the
+// dashboard joins it), `migrate` (the PostgreSQL schema), `dev` (the local
+// stack the tests use) and `version`.
 package main
 
 import (
@@ -22,6 +22,9 @@ Usage:
                         with the BackApp CRDs installed, until Ctrl-C
   backapp server [flags]
                         serve the agent API (the dashboard joins it later)
+  backapp manager [flags]
+                        run the controllers (scheduling, runs, agent
+                        liveness, retention) and the PostgreSQL mirror
   backapp migrate       apply the PostgreSQL schema migrations
                         (BACKAPP_DATABASE_URL or --database-url-file)
   backapp version       print the version
@@ -48,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runDev(ctx, args[1:], stdout, stderr)
 	case "server":
 		return runServer(ctx, args[1:], stdout, stderr)
+	case "manager":
+		return runManager(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

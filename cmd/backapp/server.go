@@ -55,7 +55,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "backapp server: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, nil))
+	logger := slog.New(jsonHandler(stdout))
 	cfg.Logger = logger
 	scheme, err := testenv.NewScheme()
 	if err != nil {
@@ -103,19 +103,8 @@ func (f serverFlags) load() (webapp.Config, *rest.Config, error) {
 		AccessKeyID:     os.Getenv("BACKAPP_S3_ACCESS_KEY_ID"),
 		SecretAccessKey: os.Getenv("BACKAPP_S3_SECRET_ACCESS_KEY"),
 	}
-	var (
-		rc  *rest.Config
-		err error
-	)
-	if f.kubeconfig != "" {
-		rc, err = clientcmd.BuildConfigFromFlags("", f.kubeconfig)
-	} else {
-		rc, err = ctrlconfig.GetConfig()
-	}
-	if err != nil {
-		return cfg, nil, fmt.Errorf("cannot find the Kubernetes API: %w", err)
-	}
-	return cfg, rc, nil
+	rc, err := kubeConfig(f.kubeconfig)
+	return cfg, rc, err
 }
 
 func envOr(name, def string) string {
@@ -124,3 +113,24 @@ func envOr(name, def string) string {
 	}
 	return def
 }
+
+// kubeConfig finds the apiserver: the given kubeconfig file, else
+// in-cluster, $KUBECONFIG or ~/.kube/config.
+func kubeConfig(path string) (*rest.Config, error) {
+	var (
+		rc  *rest.Config
+		err error
+	)
+	if path != "" {
+		rc, err = clientcmd.BuildConfigFromFlags("", path)
+	} else {
+		rc, err = ctrlconfig.GetConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot find the Kubernetes API: %w", err)
+	}
+	return rc, nil
+}
+
+// jsonHandler is the log handler of the long-running commands.
+func jsonHandler(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) }
