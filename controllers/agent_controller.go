@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -60,18 +59,7 @@ type AgentReconciler struct {
 // Client, Scheme, Recorder and Clock left nil default to the manager's and
 // the real clock.
 func (r *AgentReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Client == nil {
-		r.Client = mgr.GetClient()
-	}
-	if r.Scheme == nil {
-		r.Scheme = mgr.GetScheme()
-	}
-	if r.Recorder == nil {
-		r.Recorder = mgr.GetEventRecorder(eventReporter)
-	}
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
-	}
+	managerDefaults(mgr, &r.Client, &r.Scheme, nil, &r.Recorder, &r.Clock)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&backappv1alpha1.Agent{}).
 		Named("agent").

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -128,21 +127,7 @@ var _ reconcile.Reconciler = (*BackupConfigReconciler)(nil)
 // appears, goes or changes spec (a config waiting for its agent becomes
 // Ready without being touched).
 func (r *BackupConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Client == nil {
-		r.Client = mgr.GetClient()
-	}
-	if r.Scheme == nil {
-		r.Scheme = mgr.GetScheme()
-	}
-	if r.APIReader == nil {
-		r.APIReader = mgr.GetAPIReader()
-	}
-	if r.Recorder == nil {
-		r.Recorder = mgr.GetEventRecorder(eventReporter)
-	}
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
-	}
+	managerDefaults(mgr, &r.Client, &r.Scheme, &r.APIReader, &r.Recorder, &r.Clock)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&backappv1alpha1.BackupConfig{}, builder.WithPredicates(
 			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

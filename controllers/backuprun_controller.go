@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -157,21 +156,7 @@ func (r *BackupRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.ServerURL == "" {
 		return errNoServerURL
 	}
-	if r.Client == nil {
-		r.Client = mgr.GetClient()
-	}
-	if r.Scheme == nil {
-		r.Scheme = mgr.GetScheme()
-	}
-	if r.APIReader == nil {
-		r.APIReader = mgr.GetAPIReader()
-	}
-	if r.Recorder == nil {
-		r.Recorder = mgr.GetEventRecorder(eventReporter)
-	}
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
-	}
+	managerDefaults(mgr, &r.Client, &r.Scheme, &r.APIReader, &r.Recorder, &r.Clock)
 	cached := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&backappv1alpha1.BackupRun{}).

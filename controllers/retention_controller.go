@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,15 +51,7 @@ var _ reconcile.Reconciler = (*RetentionReconciler)(nil)
 // runs do not wake it. It needs the field index index.RunConfig. Client,
 // Recorder and Clock left nil default to the manager's and the real clock.
 func (r *RetentionReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Client == nil {
-		r.Client = mgr.GetClient()
-	}
-	if r.Recorder == nil {
-		r.Recorder = mgr.GetEventRecorder(eventReporter)
-	}
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
-	}
+	managerDefaults(mgr, &r.Client, nil, nil, &r.Recorder, &r.Clock)
 	finished := predicate.Funcs{
 		CreateFunc:  func(e event.CreateEvent) bool { return isFinishedRun(e.Object) },
 		UpdateFunc:  func(e event.UpdateEvent) bool { return isFinishedRun(e.ObjectNew) },
