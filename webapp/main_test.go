@@ -1,9 +1,6 @@
 package webapp_test
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/backapp/backapp/internal/testenv"
@@ -13,19 +10,4 @@ import (
 // own namespace.
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), testenv.StartTimeout)
-	var err error
-	env, err = testenv.Start(ctx, testenv.Options{Kube: true, MinIO: true})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Kube: true, MinIO: true}, &env) }

@@ -2,40 +2,30 @@ package upload_test
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/backapp/backapp/agent/client"
 	backappv1alpha1 "github.com/backapp/backapp/api/v1alpha1"
 	"github.com/backapp/backapp/internal/agentapi"
+	"github.com/backapp/backapp/internal/agenttest"
 	"github.com/backapp/backapp/internal/apikey"
-	"github.com/backapp/backapp/internal/destination"
-	"github.com/backapp/backapp/internal/objstore"
 	"github.com/backapp/backapp/internal/testenv"
 	"github.com/backapp/backapp/webapp"
 )
@@ -44,27 +34,7 @@ import (
 // BackApp server in its own namespace.
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	// The server's informers log through controller-runtime, which
-	// complains with a stack trace after 30 s if no logger was set.
-	ctrllog.SetLogger(logr.Discard())
-	ctx, cancel := context.WithTimeout(context.Background(), testenv.StartTimeout)
-	var err error
-	env, err = testenv.Start(ctx, testenv.Options{Kube: true, MinIO: true})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-const bootstrapToken = "upload-test-bootstrap-token-0123"
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Kube: true, MinIO: true}, &env) }
 
 // harness is one real BackApp server with one registered agent.
 type harness struct {
@@ -75,70 +45,20 @@ type harness struct {
 	agent string
 	key   apikey.Key
 	c     *client.Client
+	as    *agenttest.AgentServer
 }
-
-var nsCounter atomic.Int64
 
 func newHarness(t testing.TB, tune func(*webapp.Config)) *harness {
 	t.Helper()
-	ctx := t.Context()
-	ns := fmt.Sprintf("upload-%d", nsCounter.Add(1))
-	k8s := env.Kube.Client
-	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := webapp.Config{
-		Namespace:      ns,
-		BootstrapToken: bootstrapToken,
-		DefaultS3:      objstore.Config{Region: env.MinIO.Region},
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	if tune != nil {
-		tune(&cfg)
-	}
-	srv, err := webapp.Start(ctx, env.Kube.Config, env.Kube.Scheme, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "s3"},
-		StringData: map[string]string{
-			destination.SecretKeyAccessKeyID:     env.MinIO.AccessKey,
-			destination.SecretKeySecretAccessKey: env.MinIO.SecretKey,
-		},
-	}
-	if err := k8s.Create(ctx, secret); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, ns: ns, url: hs.URL, k8s: k8s}
-	h.agent, h.key = h.register("laptop")
+	as := agenttest.Start(t, env, tune)
+	h := &harness{t: t, ns: as.Namespace, url: as.URL, k8s: env.Kube.Client}
+	h.agent, h.key = as.Register(t, "laptop")
+	var err error
 	if h.c, err = client.New(h.url, h.key, client.WithRetry(5, 10*time.Millisecond, 100*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
+	h.as = as
 	return h
-}
-
-func (h *harness) register(name string) (string, apikey.Key) {
-	h.t.Helper()
-	data, _ := json.Marshal(agentapi.RegisterRequest{Name: name, Platform: "linux"})
-	req, _ := http.NewRequestWithContext(h.t.Context(), http.MethodPost, h.url+agentapi.PathRegister, bytes.NewReader(data))
-	req.Header.Set("Authorization", "Bearer "+bootstrapToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		b, _ := io.ReadAll(resp.Body)
-		h.t.Fatalf("register: %d %s", resp.StatusCode, b)
-	}
-	var out agentapi.RegisterResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		h.t.Fatal(err)
-	}
-	return out.Agent.ID, out.Agent.APIKey
 }
 
 // config creates an Agent-mode config whose destination is MinIO at
@@ -146,37 +66,19 @@ func (h *harness) register(name string) (string, apikey.Key) {
 // server serves it.
 func (h *harness) config(name, endpoint string) {
 	h.t.Helper()
-	cfg := &backappv1alpha1.BackupConfig{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name},
-		Spec: backappv1alpha1.BackupConfigSpec{
-			ExecutionMode: backappv1alpha1.ExecutionModeAgent,
-			AgentRef:      &backappv1alpha1.LocalObjectReference{Name: h.agent},
-			Sources:       []backappv1alpha1.BackupSource{{Path: "/home/x"}},
-			Destination: backappv1alpha1.Destination{
-				Bucket: env.MinIO.Bucket, Endpoint: endpoint, ForcePathStyle: true,
-				Region: env.MinIO.Region, CredentialsSecretRef: &backappv1alpha1.LocalObjectReference{Name: "s3"},
-			},
-		},
-	}
-	if err := h.k8s.Create(h.t.Context(), cfg); err != nil {
-		h.t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	h.as.CreateAgentConfig(h.t, name, h.agent, endpoint)
+	testenv.Eventually(h.t, func() bool {
 		configs, err := h.c.Configs(h.t.Context())
 		if err != nil {
 			h.t.Fatal(err)
 		}
 		for _, c := range configs {
 			if c.ID == name {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			h.t.Fatal("the server did not serve the config within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 }
 
 // start starts a new run of config. The size hint is 0 (unknown): tests
